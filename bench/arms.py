@@ -1,0 +1,150 @@
+"""The server arms the lab compares, and the cells a run is made of.
+
+An arm is a server model: which server runs the project, how it is set
+up, and which path prefix its Locust user requests. A cell is one arm
+under one workload (an algorithm and a scenario, or the ping endpoint).
+"""
+
+from dataclasses import dataclass
+
+SCENARIOS = {
+    1: {"n": 1_000, "max": 5_000},
+    2: {"n": 10_000, "max": 50_000},
+}
+ALGORITHMS = ("builtin", "bubble", "priority_queue")
+PING = "ping"
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    server: str  # "gunicorn" or "uvicorn"
+    user_class: str  # the Locust user class that requests this arm's paths
+    prefix: str  # path prefix before the algorithm name
+    ping_path: str
+    worker_class: str = ""  # gunicorn only
+    offloads: bool = False  # async views that send the sort elsewhere
+    summary: str = ""
+
+
+ARMS = {
+    arm.name: arm
+    for arm in (
+        Arm(
+            "wsgi-sync",
+            "gunicorn",
+            "SyncClient",
+            "/sync/",
+            "/sync/ping/",
+            worker_class="sync",
+            summary="gunicorn, sync workers: one request per worker process",
+        ),
+        Arm(
+            "wsgi-gthread",
+            "gunicorn",
+            "SyncClient",
+            "/sync/",
+            "/sync/ping/",
+            worker_class="gthread",
+            summary="gunicorn, gthread workers: threads in each worker process",
+        ),
+        Arm(
+            "asgi-thread",
+            "uvicorn",
+            "ThreadOffloadClient",
+            "/async/thread/",
+            "/async/ping/",
+            offloads=True,
+            summary="uvicorn, async views, sort in a thread pool (sync_to_async)",
+        ),
+        Arm(
+            "asgi-process",
+            "uvicorn",
+            "ProcessOffloadClient",
+            "/async/process/",
+            "/async/ping/",
+            offloads=True,
+            summary="uvicorn, async views, sort in a process pool",
+        ),
+        Arm(
+            "asgi-sensitive",
+            "uvicorn",
+            "SensitiveClient",
+            "/async/sensitive/",
+            "/async/ping/",
+            offloads=True,
+            summary="uvicorn, async views, sync_to_async(thread_sensitive=True)",
+        ),
+        Arm(
+            "asgi-loop",
+            "uvicorn",
+            "LoopClient",
+            "/async/loop/",
+            "/async/ping/",
+            summary="uvicorn, async views, sort on the event loop (anti-pattern)",
+        ),
+        Arm(
+            "asgi-sync",
+            "uvicorn",
+            "SyncClient",
+            "/sync/",
+            "/sync/ping/",
+            summary="uvicorn, sync views (Django runs them in a thread)",
+        ),
+    )
+}
+DEFAULT_ARMS = ("wsgi-sync", "asgi-thread")
+
+
+@dataclass(frozen=True)
+class Cell:
+    arm: Arm
+    algorithm: str  # one of ALGORITHMS, or PING
+    scenario: int | None  # None for ping
+
+    @property
+    def id(self) -> str:
+        if self.algorithm == PING:
+            return f"{self.arm.name}/ping"
+        return f"{self.arm.name}/{self.algorithm}/s{self.scenario}"
+
+    @property
+    def tag(self) -> str:
+        """The Locust tag that selects exactly this cell's task."""
+        if self.algorithm == PING:
+            return PING
+        return f"{self.algorithm}_scenario{self.scenario}"
+
+    @property
+    def path(self) -> str:
+        if self.algorithm == PING:
+            return self.arm.ping_path
+        return f"{self.arm.prefix}{self.algorithm}/"
+
+    @property
+    def params(self) -> dict[str, int]:
+        return {} if self.scenario is None else dict(SCENARIOS[self.scenario])
+
+    @property
+    def label(self) -> str:
+        if self.algorithm == PING:
+            return f"{self.arm.name} ping"
+        return f"{self.arm.name} {self.algorithm} scenario {self.scenario}"
+
+
+def plan_cells(
+    arm_names: list[str],
+    algorithms: list[str],
+    scenarios: list[int],
+    with_ping: bool = True,
+) -> list[Cell]:
+    """Every arm × algorithm × scenario, each arm's ping cell first."""
+    cells = []
+    for name in arm_names:
+        arm = ARMS[name]
+        if with_ping:
+            cells.append(Cell(arm, PING, None))
+        for algorithm in algorithms:
+            for scenario in scenarios:
+                cells.append(Cell(arm, algorithm, scenario))
+    return cells

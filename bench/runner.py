@@ -1,0 +1,217 @@
+"""Run every cell against a fresh server and collect plain data.
+
+Measure first, render after: this module writes `results.json` in the run
+folder after every cell, and `bench.report` turns it into Markdown.
+"""
+
+import datetime as dt
+import json
+import logging
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench import analysis
+from bench.arms import PING, Cell
+from bench.loadgen import LoadOptions, locust_command, read_stats, request_name, run_locust
+from bench.machine import describe_machine
+from bench.servers import RunningServer, ServerError, ServerOptions, answers, start_server
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.json"
+SCHEMA_VERSION = 1
+WARM_UP_N = 10  # list size of warm-up requests: enough to load every code path
+WARM_UP_ROUNDS = 2
+
+
+@dataclass
+class RunPlan:
+    cells: list[Cell]
+    server: ServerOptions
+    load: LoadOptions
+    run_dir: Path
+    command_line: str = ""
+    kind: str = "fixed"
+    extra: dict = field(default_factory=dict)
+
+
+def new_run_dir(root: Path) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = root / stamp
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = root / f"{stamp}-{suffix}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def run_plan(plan: RunPlan) -> dict:
+    """Run the cells one after another; results.json is kept current."""
+    results = _new_results(plan)
+    save_results(results, plan.run_dir)
+    total = len(plan.cells)
+    try:
+        for index, cell in enumerate(plan.cells, start=1):
+            logger.info(
+                "[%d/%d] %s: %d users, %d s",
+                index,
+                total,
+                cell.label,
+                plan.load.users,
+                plan.load.run_time_s,
+            )
+            record = run_cell(cell, plan)
+            results["cells"].append(record)
+            if record["status"] != "ok":
+                results["failures"].append({"cell": record["id"], "error": record["error"]})
+                logger.warning("%s failed: %s", record["id"], record["error"])
+            save_results(results, plan.run_dir)
+        results["status"] = "complete"
+    except KeyboardInterrupt:
+        results["status"] = "interrupted"
+        raise
+    finally:
+        results["finished_at"] = _now()
+        save_results(results, plan.run_dir)
+    return results
+
+
+def run_cell(cell: Cell, plan: RunPlan) -> dict:
+    """Start a fresh server, warm it up, load it, stop it; one record."""
+    cell_dir = plan.run_dir / cell.id.replace("/", "_")
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    record = _new_cell_record(cell, plan)
+    try:
+        with start_server(cell.arm, plan.server, cell_dir / "server.log") as server:
+            record["server_command"] = " ".join(server.command)
+            record["server_env"] = server.env
+            warm_up(server, cell, plan.server)
+            run = _load(cell, server, cell_dir / "locust", plan.load)
+            flags = server_flags(server)
+        record.update(_measurements(cell, run, plan))
+        record["flags"].update(flags)
+    except ServerError as error:
+        record.update(status="error", error=str(error))
+    return record
+
+
+def warm_up(server: RunningServer, cell: Cell, options: ServerOptions) -> None:
+    """Send a few tiny requests so imports and pools are ready before Locust.
+
+    As many at once as the widest pool, so a process pool has started all
+    its children before the first measured request.
+    """
+    url = server.url + cell.path
+    if cell.algorithm != PING:
+        url += "?" + urllib.parse.urlencode({"n": WARM_UP_N})
+    width = max(options.thread_pool, options.process_pool, options.workers, 1)
+    with ThreadPoolExecutor(max_workers=width) as senders:
+        for _ in range(WARM_UP_ROUNDS):
+            list(senders.map(lambda _: answers(url, timeout_s=30), range(width)))
+
+
+def server_flags(server: RunningServer) -> dict[str, str]:
+    flags = {}
+    code = server.process.poll()
+    if code is not None:
+        flags["server_died"] = f"the server exited with code {code} during the run"
+    elif server.arm.server == "gunicorn" and server.worker_pids() != server.started_pids:
+        flags["worker_restarted"] = "a gunicorn worker was replaced during the run"
+    return flags
+
+
+def save_results(results: dict, run_dir: Path) -> Path:
+    path = run_dir / RESULTS_FILE
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def load_results(path: Path) -> dict:
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _load(cell: Cell, server: RunningServer, prefix: Path, options: LoadOptions):
+    command = locust_command(cell, server.url, prefix, options)
+    return run_locust(command, prefix, options)
+
+
+def _measurements(cell: Cell, run, plan: RunPlan) -> dict:
+    stats = read_stats(run.prefix)
+    heavy = stats.get(request_name(cell))
+    probe = next((row for name, row in stats.items() if name.startswith("probe ")), None)
+    requests = analysis.read_request_log(sorted(run.prefix.parent.glob("locust_requests*.csv")))
+    heavy_requests = [r for r in requests if not r.name.startswith("probe ")]
+    return {
+        "status": "ok" if heavy else "error",
+        "error": None if heavy else f"Locust recorded no requests; see {run.log_path}",
+        "locust_command": " ".join(run.command),
+        "locust_exit_code": run.exit_code,
+        "stats": heavy,
+        "probe": probe,
+        "server_timing": _server_timing(heavy_requests),
+        "flags": dict(run.flags),
+        "files": {
+            "csv_prefix": str(run.prefix.relative_to(plan.run_dir)),
+            "html": f"{run.prefix.relative_to(plan.run_dir)}.html",
+        },
+    }
+
+
+def _server_timing(requests) -> dict:
+    timed = [r for r in requests if r.ok and r.sort_ms is not None]
+    if not timed:
+        return {}
+    count = len(timed)
+    return {
+        "count": count,
+        "wait_ms": sum(r.wait_ms or 0.0 for r in timed) / count,
+        "generate_ms": sum(r.generate_ms or 0.0 for r in timed) / count,
+        "sort_ms": sum(r.sort_ms for r in timed) / count,
+        "client_ms": sum(r.response_time_ms for r in timed) / count,
+    }
+
+
+def _new_results(plan: RunPlan) -> dict:
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": plan.kind,
+        "status": "running",
+        "started_at": _now(),
+        "finished_at": None,
+        "command": plan.command_line,
+        "machine": describe_machine(),
+        "server_options": asdict(plan.server),
+        "load_options": asdict(plan.load),
+        "extra": plan.extra,
+        "planned_cells": [cell.id for cell in plan.cells],
+        "cells": [],
+        "failures": [],
+    }
+
+
+def _new_cell_record(cell: Cell, plan: RunPlan) -> dict:
+    return {
+        "id": cell.id,
+        "arm": cell.arm.name,
+        "server": cell.arm.server,
+        "algorithm": cell.algorithm,
+        "scenario": cell.scenario,
+        **cell.params,
+        "path": cell.path,
+        "users": plan.load.users,
+        "run_time_s": plan.load.run_time_s,
+        "status": "ok",
+        "error": None,
+        "flags": {},
+    }
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
