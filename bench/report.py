@@ -95,22 +95,32 @@ def render_report(
     return "\n".join([GENERATED_NOTE, ""] + join_blocks(blocks)) + "\n"
 
 
-def update_benchmarks_md(path: Path, block: str) -> None:
-    """Replace the generated block of `path`, keeping the prose around it."""
+def update_benchmarks_md(path: Path, block: str, kind: str = "fixed") -> None:
+    """Replace the kind's generated block of `path`, keeping everything else.
+
+    The fixed-load run owns the plain markers; each other kind of run has
+    its own pair, added at the end of the file the first time it is used.
+    """
     if path.exists():
-        text = replace_block(_read(path), block, path)
+        text = replace_block(_read(path), block, path, kind)
     else:
-        text = new_report_text(block)
+        text = new_report_text(block, kind)
     _write_atomically(path, text)
     logger.info("report written to %s", path)
 
 
-def render_from_run(run_dir_or_json: Path, report_path: Path, charts_dir: Path) -> Path:
+def render_from_run(
+    run_dir_or_json: Path,
+    report_path: Path,
+    charts_dir: Path,
+    sections: Sequence[Section] | None = None,
+    make_charts: Callable[[dict, Path], list[Path]] = charts.make_charts,
+) -> Path:
     """Load a stored run, draw its charts, and refresh the report's block."""
     results = load_results(run_dir_or_json)
-    charts.make_charts(results, charts_dir)
-    block = render_report(results, charts_dir, report_dir=report_path.parent)
-    update_benchmarks_md(report_path, block)
+    make_charts(results, charts_dir)
+    block = render_report(results, charts_dir, report_dir=report_path.parent, sections=sections)
+    update_benchmarks_md(report_path, block, results.get("kind", "fixed"))
     return report_path
 
 
@@ -120,27 +130,36 @@ def load_results(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def replace_block(text: str, block: str, path: Path) -> str:
-    """`text` with what lies between the markers replaced by `block`."""
-    starts, ends = text.count(BLOCK_START), text.count(BLOCK_END)
+def block_markers(kind: str = "fixed") -> tuple[str, str]:
+    if kind == "fixed":
+        return BLOCK_START, BLOCK_END
+    return f"<!-- bench:start:{kind} -->", f"<!-- bench:end:{kind} -->"
+
+
+def replace_block(text: str, block: str, path: Path, kind: str = "fixed") -> str:
+    """`text` with what lies between the kind's markers replaced by `block`."""
+    start, end = block_markers(kind)
+    starts, ends = text.count(start), text.count(end)
+    if kind != "fixed" and starts == ends == 0:
+        return f"{text.rstrip()}\n\n{start}\n{block.strip()}\n{end}\n"
     if starts != 1 or ends != 1:
         raise ValueError(
-            f"{path} must hold exactly one {BLOCK_START} and one {BLOCK_END} "
+            f"{path} must hold exactly one {start} and one {end} "
             f"(found {starts} and {ends}); fix the markers by hand so the "
             "prose around them is not overwritten"
         )
-    head, rest = text.split(BLOCK_START)
-    if BLOCK_END not in rest:
+    head, rest = text.split(start)
+    if end not in rest:
         raise ValueError(
-            f"{path} has {BLOCK_END} before {BLOCK_START}; put the end marker "
-            "after the start marker"
+            f"{path} has {end} before {start}; put the end marker after the start marker"
         )
-    _, tail = rest.split(BLOCK_END)
-    return f"{head}{BLOCK_START}\n{block.strip()}\n{BLOCK_END}{tail}"
+    _, tail = rest.split(end)
+    return f"{head}{start}\n{block.strip()}\n{end}{tail}"
 
 
-def new_report_text(block: str) -> str:
-    return f"{REPORT_TITLE}\n\n{PLACEHOLDER}\n\n{BLOCK_START}\n{block.strip()}\n{BLOCK_END}\n"
+def new_report_text(block: str, kind: str = "fixed") -> str:
+    start, end = block_markers(kind)
+    return f"{REPORT_TITLE}\n\n{PLACEHOLDER}\n\n{start}\n{block.strip()}\n{end}\n"
 
 
 def note_numbers(cells: list[dict]) -> dict[str, int]:

@@ -4,10 +4,12 @@ Measure first, render after: this module writes `results.json` in the run
 folder after every cell, and `bench.report` turns it into Markdown.
 """
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import urllib.parse
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +36,21 @@ class RunPlan:
     run_dir: Path
     command_line: str = ""
     kind: str = "fixed"
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # kind-specific settings, reported
+    target_url: str | None = None  # load a server already running there instead
+    detail: str = ""  # what each cell does, for the progress line
+
+
+@dataclass
+class Target:
+    """Where a cell sends its load, and the server behind it if we run it."""
+
+    url: str
+    server: RunningServer | None = None
+    flags: dict[str, str] = field(default_factory=dict)  # filled on exit
+
+
+CellRunner = Callable[[Cell, RunPlan], dict]
 
 
 def new_run_dir(root: Path) -> Path:
@@ -48,22 +64,16 @@ def new_run_dir(root: Path) -> Path:
     return run_dir
 
 
-def run_plan(plan: RunPlan) -> dict:
+def run_plan(plan: RunPlan, cell_runner: CellRunner | None = None) -> dict:
     """Run the cells one after another; results.json is kept current."""
+    cell_runner = cell_runner or run_fixed_cell
     results = _new_results(plan)
     save_results(results, plan.run_dir)
     total = len(plan.cells)
     try:
         for index, cell in enumerate(plan.cells, start=1):
-            logger.info(
-                "[%d/%d] %s: %d users, %d s",
-                index,
-                total,
-                cell.label,
-                plan.load.users,
-                plan.load.run_time_s,
-            )
-            record = run_cell(cell, plan)
+            logger.info("[%d/%d] %s: %s", index, total, cell.label, plan.detail or plan.kind)
+            record = cell_runner(cell, plan)
             results["cells"].append(record)
             if record["status"] != "ok":
                 results["failures"].append({"cell": record["id"], "error": record["error"]})
@@ -79,32 +89,53 @@ def run_plan(plan: RunPlan) -> dict:
     return results
 
 
-def run_cell(cell: Cell, plan: RunPlan) -> dict:
-    """Start a fresh server, warm it up, load it, stop it; one record."""
-    cell_dir = plan.run_dir / cell.id.replace("/", "_")
-    cell_dir.mkdir(parents=True, exist_ok=True)
-    record = _new_cell_record(cell, plan)
+def run_fixed_cell(cell: Cell, plan: RunPlan) -> dict:
+    """Hold a fixed number of users on a fresh server; one record."""
+    cell_dir = cell_folder(cell, plan)
+    record = new_cell_record(cell, plan)
     try:
-        with start_server(cell.arm, plan.server, cell_dir / "server.log") as server:
-            record["server_command"] = " ".join(server.command)
-            record["server_env"] = server.env
-            warm_up(server, cell, plan.server)
-            run = _load(cell, server, cell_dir / "locust", plan.load)
-            flags = server_flags(server)
+        with serving(cell, plan, cell_dir) as target:
+            _describe_target(record, target)
+            run = _load(cell, target.url, cell_dir / "locust", plan.load)
         record.update(_measurements(cell, run, plan))
-        record["flags"].update(flags)
+        record["flags"].update(target.flags)
     except ServerError as error:
         record.update(status="error", error=str(error))
     return record
 
 
-def warm_up(server: RunningServer, cell: Cell, options: ServerOptions) -> None:
+def cell_folder(cell: Cell, plan: RunPlan) -> Path:
+    cell_dir = plan.run_dir / cell.id.replace("/", "_")
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    return cell_dir
+
+
+@contextlib.contextmanager
+def serving(cell: Cell, plan: RunPlan, cell_dir: Path) -> Iterator[Target]:
+    """A fresh, warmed-up server for the cell, stopped on exit.
+
+    Each cell gets its own server so that work left running by the last
+    cell (a sort whose client has gone) cannot slow the next one. With a
+    target URL, the server there is loaded as it is: nothing is started.
+    """
+    if plan.target_url:
+        warm_up(plan.target_url, cell, plan.server)
+        yield Target(plan.target_url)
+        return
+    with start_server(cell.arm, plan.server, cell_dir / "server.log") as server:
+        warm_up(server.url, cell, plan.server)
+        target = Target(server.url, server)
+        yield target
+        target.flags.update(server_flags(server))
+
+
+def warm_up(base_url: str, cell: Cell, options: ServerOptions) -> None:
     """Send a few tiny requests so imports and pools are ready before Locust.
 
     As many at once as the widest pool, so a process pool has started all
     its children before the first measured request.
     """
-    url = server.url + cell.path
+    url = base_url + cell.path
     if cell.algorithm != PING:
         url += "?" + urllib.parse.urlencode({"n": WARM_UP_N})
     width = max(options.thread_pool, options.process_pool, options.workers, 1)
@@ -137,9 +168,15 @@ def load_results(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _load(cell: Cell, server: RunningServer, prefix: Path, options: LoadOptions):
-    command = locust_command(cell, server.url, prefix, options)
+def _load(cell: Cell, url: str, prefix: Path, options: LoadOptions):
+    command = locust_command(cell, url, prefix, options)
     return run_locust(command, prefix, options)
+
+
+def _describe_target(record: dict, target: Target) -> None:
+    if target.server is not None:
+        record["server_command"] = " ".join(target.server.command)
+        record["server_env"] = target.server.env
 
 
 def _measurements(cell: Cell, run, plan: RunPlan) -> dict:
@@ -190,13 +227,14 @@ def _new_results(plan: RunPlan) -> dict:
         "server_options": asdict(plan.server),
         "load_options": asdict(plan.load),
         "extra": plan.extra,
+        "target_url": plan.target_url,
         "planned_cells": [cell.id for cell in plan.cells],
         "cells": [],
         "failures": [],
     }
 
 
-def _new_cell_record(cell: Cell, plan: RunPlan) -> dict:
+def new_cell_record(cell: Cell, plan: RunPlan) -> dict:
     return {
         "id": cell.id,
         "arm": cell.arm.name,

@@ -9,8 +9,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from bench.arms import ALGORITHMS, ARMS, DEFAULT_ARMS, SCENARIOS, plan_cells
+from bench.kinds import KINDS
 from bench.loadgen import LoadOptions
 from bench.machine import available_cpus, split_cpus
+from bench.report import load_results, render_from_run
 from bench.runner import RunPlan, new_run_dir, run_plan
 from bench.servers import ServerOptions
 
@@ -60,6 +62,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         add = parser.add_argument
+        add(
+            "--kind",
+            choices=list(KINDS),
+            default=_env_default("kind", "fixed"),
+            help="what each cell does: "
+            + "; ".join(f"{kind.name}: {kind.summary}" for kind in KINDS.values())
+            + " (default: %(default)s)",
+        )
         add(
             "--arms",
             type=_choice_list(ARMS),
@@ -183,7 +193,7 @@ class Command(BaseCommand):
         plan = self._plan(options)
         logger.info("run folder: %s", plan.run_dir)
         try:
-            results = run_plan(plan)
+            results = run_plan(plan, KINDS[plan.kind].cell_runner)
         except KeyboardInterrupt:
             raise CommandError(
                 f"interrupted; every server and Locust process was stopped. Partial data: "
@@ -222,14 +232,17 @@ class Command(BaseCommand):
             load=load,
             run_dir=new_run_dir(options["runs_dir"]),
             command_line=shlex.join(["python", "manage.py", "bench", *sys.argv[2:]]),
+            kind=options["kind"],
+            detail=f"{load.users} users, {load.run_time_s} s",
         )
 
     def _render(self, run: Path, options) -> None:
-        from bench.report import render_from_run
-
         if not run.exists():
             raise CommandError(f"--render: no run folder or results.json at {run}")
-        render_from_run(run, options["report"], options["charts_dir"])
+        kind = KINDS[load_results(run).get("kind", "fixed")]
+        render_from_run(
+            run, options["report"], options["charts_dir"], kind.sections, kind.make_charts
+        )
 
 
 def _configure_logging(verbosity: int) -> None:
