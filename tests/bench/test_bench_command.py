@@ -1,0 +1,133 @@
+"""`manage.py bench` end to end: real servers, real Locust, real cleanup."""
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bench.servers import PROJECT_ROOT, port_is_free
+
+COMMAND_TIMEOUT_S = 240
+SERVER_UP_BOUND_S = 60  # how long the interrupt test waits for a server to start
+# Locust, the server, and a process-pool child started by "spawn".
+RUNNING_PARTS = ("locust", "uvicorn", "multiprocessing")
+PORT = re.compile(r"(?:--port |--bind 127\.0\.0\.1:)(\d+)")
+
+
+def bench(tmp_path: Path, *options: str) -> list[str]:
+    return [
+        sys.executable, "manage.py", "bench",
+        "--runs-dir", str(tmp_path / "runs"),
+        "--report", str(tmp_path / "benchmarks.md"),
+        "--charts-dir", str(tmp_path / "charts"),
+        *options,
+    ]  # fmt: skip
+
+
+def only_run(tmp_path: Path) -> Path:
+    (run,) = (tmp_path / "runs").iterdir()
+    return run
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.slow
+def test_a_short_run_measures_both_servers_and_writes_the_report(tmp_path):
+    done = subprocess.run(
+        bench(
+            tmp_path,
+            "--arms", "wsgi-sync,asgi-thread",
+            "--algorithms", "builtin",
+            "--scenarios", "1",
+            "--users", "2",
+            "--run-time", "3",
+        ),
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert "[4/4] asgi-thread builtin scenario 1" in done.stderr
+    results = json.loads((only_run(tmp_path) / "results.json").read_text())
+    assert results["status"] == "complete"
+    cells = {cell["id"]: cell for cell in results["cells"]}
+    assert set(cells) == {
+        "wsgi-sync/ping", "wsgi-sync/builtin/s1", "asgi-thread/ping", "asgi-thread/builtin/s1",
+    }  # fmt: skip
+    for cell in cells.values():
+        assert cell["status"] == "ok", cell
+        assert cell["stats"]["requests"] > 0
+        assert cell["stats"]["failures"] == 0
+    heavy = cells["asgi-thread/builtin/s1"]
+    assert heavy["probe"]["requests"] > 0
+    assert heavy["server_timing"]["sort_ms"] > 0
+    assert (only_run(tmp_path) / "asgi-thread_builtin_s1" / "locust.html").exists()
+
+    report = (tmp_path / "benchmarks.md").read_text()
+    row = f"| builtin | asgi-thread | {heavy['stats']['requests']:,} |"
+    assert row in report
+    for cell in cells.values():
+        port = int(PORT.search(cell["server_command"]).group(1))
+        assert port_is_free(port)
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_run_stops_every_process_and_keeps_the_report(tmp_path):
+    report = tmp_path / "benchmarks.md"
+    report.write_text("# Benchmarks\n\nprose\n\n<!-- bench:start -->\nold\n<!-- bench:end -->\n")
+    runner = subprocess.Popen(
+        bench(
+            tmp_path,
+            "--arms", "asgi-process",
+            "--algorithms", "bubble",
+            "--run-time", "60",
+            "--no-ping",
+        ),
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        started = wait_for_locust(runner)
+        runner.send_signal(signal.SIGINT)
+        _, stderr = runner.communicate(timeout=COMMAND_TIMEOUT_S)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+
+    assert runner.returncode == 130, stderr
+    assert "interrupted; every server and Locust process was stopped" in stderr
+    assert "Traceback" not in stderr
+    psutil.wait_procs(started, timeout=10)
+    assert alive(started) == []
+    assert report.read_text().count("old") == 1
+    results = json.loads((only_run(tmp_path) / "results.json").read_text())
+    assert results["status"] == "interrupted"
+
+
+def wait_for_locust(runner: subprocess.Popen) -> list[psutil.Process]:
+    """Wait until the runner has a server, its pool and Locust running.
+
+    Returns the runner's whole process tree at that moment.
+    """
+    deadline = time.monotonic() + SERVER_UP_BOUND_S
+    while time.monotonic() < deadline:
+        assert runner.poll() is None, runner.stderr.read()
+        tree = descendants(runner.pid)
+        commands = [" ".join(p.cmdline()) for p in alive(tree)]
+        if all(any(part in c for c in commands) for part in RUNNING_PARTS):
+            return tree
+        time.sleep(0.2)
+    pytest.fail("the runner started no server and Locust in time")
