@@ -89,23 +89,23 @@ def test_a_short_run_measures_both_servers_and_writes_the_report(tmp_path):
 def test_ctrl_c_mid_run_stops_every_process_and_keeps_the_report(tmp_path):
     report = tmp_path / "benchmarks.md"
     report.write_text("# Benchmarks\n\nprose\n\n<!-- bench:start -->\nold\n<!-- bench:end -->\n")
-    runner = subprocess.Popen(
-        bench(
-            tmp_path,
-            "--arms", "asgi-process",
-            "--algorithms", "bubble",
-            "--run-time", "60",
-            "--no-ping",
-        ),
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    command = bench(
+        tmp_path,
+        "--arms", "asgi-process",
+        "--algorithms", "bubble",
+        "--run-time", "60",
+        "--no-ping",
     )  # fmt: skip
-    try:
-        started = wait_for_locust(runner)
-        runner.send_signal(signal.SIGINT)
-        _, stderr = runner.communicate(timeout=COMMAND_TIMEOUT_S)
-    finally:
-        if runner.poll() is None:
-            runner.kill()
+    with subprocess.Popen(
+        command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as runner:
+        try:
+            started = wait_for_locust(runner)
+            runner.send_signal(signal.SIGINT)
+            _, stderr = runner.communicate(timeout=COMMAND_TIMEOUT_S)
+        finally:
+            if runner.poll() is None:
+                runner.kill()
 
     assert runner.returncode == 130, stderr
     assert "interrupted; every server and Locust process was stopped" in stderr

@@ -1,20 +1,24 @@
 """`python manage.py bench`: run the comparison and write benchmarks.md."""
 
+import argparse
 import logging
 import os
 import shlex
+import signal
 import sys
+import urllib.parse
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from bench.arms import ALGORITHMS, ARMS, DEFAULT_ARMS, SCENARIOS, plan_cells
+from bench.ceiling import DEFAULT_REPEATS
 from bench.kinds import KINDS
 from bench.loadgen import LoadOptions
 from bench.machine import available_cpus, split_cpus
 from bench.report import load_results, render_from_run
-from bench.runner import RunPlan, new_run_dir, run_plan
-from bench.servers import ServerOptions
+from bench.runner import RunPlan, check_target, new_run_dir, run_plan
+from bench.servers import ServerError, ServerOptions
 
 logger = logging.getLogger("bench")
 
@@ -22,6 +26,16 @@ ENV_PREFIX = "ASYNCPROJ_BENCH_"
 DEFAULT_RUNS_DIR = "bench-runs"
 DEFAULT_REPORT = "benchmarks.md"
 DEFAULT_CHARTS_DIR = "benchmarks"
+# Options a kind may default differently (Kind.defaults); these hold otherwise.
+DEFAULTS = {
+    "arms": list(DEFAULT_ARMS),
+    "users": 8,
+    "spawn_rate": 8.0,
+    "run_time": 15,
+    "stop_timeout": 60,
+}
+TARGET_EXAMPLE = "http://192.0.2.10:8000"
+DEFAULT_IDLE_PROBE_S = 10
 
 
 def _env_default(name: str, default):
@@ -33,6 +47,17 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise ValueError(text)
     return value
+
+
+def _not_negative(value, flag: str) -> int:
+    # An environment fallback arrives as text and skips argparse's type.
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise CommandError(f"{flag} must be 0 or a positive integer, got {value!r}")
+    return number
 
 
 def _choice_list(allowed) -> callable:
@@ -51,6 +76,62 @@ def _choice_list(allowed) -> callable:
 
 def _scenario_list(text: str) -> list[int]:
     return [int(item) for item in _choice_list([str(k) for k in SCENARIOS])(text)]
+
+
+def _target_url(text: str) -> str:
+    """An http(s) URL naming only a server: scheme, host, optional port."""
+    parts = urllib.parse.urlsplit(text.strip())
+    try:
+        parts.port  # noqa: B018 - reading it checks the port
+    except ValueError:
+        parts = parts._replace(netloc="")
+    whole = parts.scheme in ("http", "https") and parts.hostname and not parts.username
+    if not whole or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(
+            f"expected an http:// or https:// URL with a host, an optional port and no "
+            f"path, such as {TARGET_EXAMPLE}; got {text!r}"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _default_help(name: str) -> str:
+    """The command's default for an option, then each kind's own."""
+    text = f"default: {_shown(DEFAULTS[name])}"
+    for kind in KINDS.values():
+        if name in kind.defaults:
+            text += f"; {kind.name} kind: {_shown(kind.defaults[name])}"
+    return text
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "each cell's own"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def resolve_defaults(options: dict) -> dict:
+    """Fill the options left unset: the kind's default first, then the command's."""
+    kind = KINDS[options["kind"]]
+    resolved = dict(options)
+    for name, default in DEFAULTS.items():
+        if resolved.get(name) is None:
+            resolved[name] = kind.defaults.get(name, default)
+    # Flags the kind turns on, such as --no-probe: left off, they read False.
+    for name, value in kind.defaults.items():
+        if name not in DEFAULTS and not resolved.get(name):
+            resolved[name] = value
+    return resolved
+
+
+def split_for_locust(cpus: list[int], locust_processes: int):
+    """As split_cpus, but a CPU per Locust process while the server keeps one."""
+    server, locust = split_cpus(cpus)
+    wanted = min(locust_processes, len(cpus) - 1)
+    if not locust or wanted <= len(locust):
+        return server, locust
+    return tuple(cpus[:-wanted]), tuple(cpus[-wanted:])
 
 
 class Command(BaseCommand):
@@ -73,8 +154,8 @@ class Command(BaseCommand):
         add(
             "--arms",
             type=_choice_list(ARMS),
-            default=_env_default("arms", ",".join(DEFAULT_ARMS)),
-            help=f"server arms, or 'all' ({', '.join(ARMS)}) (default: %(default)s)",
+            default=_env_default("arms", None),
+            help=f"server arms, or 'all' ({', '.join(ARMS)}) ({_default_help('arms')})",
         )
         add(
             "--algorithms",
@@ -91,26 +172,32 @@ class Command(BaseCommand):
         add(
             "--users",
             type=_positive_int,
-            default=_env_default("users", 8),
-            help="concurrent Locust users per cell (default: %(default)s)",
+            default=_env_default("users", None),
+            help=f"concurrent Locust users per cell ({_default_help('users')})",
         )
         add(
             "--spawn-rate",
             type=float,
-            default=_env_default("spawn_rate", 8.0),
-            help="users started per second (default: %(default)s)",
+            default=_env_default("spawn_rate", None),
+            help=f"users started per second ({_default_help('spawn_rate')})",
         )
         add(
             "--run-time",
             type=_positive_int,
-            default=_env_default("run_time", 15),
-            help="seconds of load per cell (default: %(default)s)",
+            default=_env_default("run_time", None),
+            help=f"seconds of load per cell ({_default_help('run_time')})",
         )
         add(
             "--stop-timeout",
             type=_positive_int,
-            default=_env_default("stop_timeout", 60),
-            help="seconds to let requests in flight finish at the end (default: %(default)s)",
+            default=_env_default("stop_timeout", None),
+            help="seconds to let requests in flight finish at the end, then cut them off "
+            f"({_default_help('stop_timeout')})",
+        )
+        add(
+            "--no-ping",
+            action="store_true",
+            help="skip each arm's ping cell (the harness ceiling)",
         )
         add(
             "--no-probe",
@@ -155,9 +242,40 @@ class Command(BaseCommand):
             "(default: %(default)s)",
         )
         add(
+            "--ceiling-repeats",
+            type=int,
+            default=_env_default("ceiling_repeats", DEFAULT_REPEATS),
+            help="timed runs of each algorithm × scenario in a process pinned to the "
+            "server's CPUs, once per run, for the ceiling; 0: skip (default: %(default)s)",
+        )
+        add(
+            "--idle-probe-time",
+            type=int,
+            default=_env_default("idle_probe_time", DEFAULT_IDLE_PROBE_S),
+            help="seconds of the probe alone on an idle server, once per arm per run; "
+            "0: skip (default: %(default)s)",
+        )
+        add(
             "--no-pin",
             action="store_true",
             help="do not pin the server and Locust to separate CPUs",
+        )
+        add(
+            "--target",
+            type=_target_url,
+            metavar="URL",
+            default=_env_default("target", None),
+            help="load a server already running at URL (this project, any server model) "
+            "instead of starting one per cell; the arms then choose only the paths. It "
+            "must answer the arms' ping paths first (default: start our own servers)",
+        )
+        add(
+            "--locust-processes",
+            type=_positive_int,
+            metavar="N",
+            default=_env_default("locust_processes", 1),
+            help="1: one Locust process; N > 1: Locust's --processes N, a master and N "
+            "workers, pinned to a CPU each while the server keeps one (default: %(default)s)",
         )
         add(
             "--runs-dir",
@@ -190,8 +308,10 @@ class Command(BaseCommand):
             self._render(options["render"], options)
             return
 
+        options = resolve_defaults(options)
         plan = self._plan(options)
         logger.info("run folder: %s", plan.run_dir)
+        _stop_cleanly_on_sigterm()
         try:
             results = run_plan(plan, KINDS[plan.kind].cell_runner)
         except KeyboardInterrupt:
@@ -206,7 +326,11 @@ class Command(BaseCommand):
     def _plan(self, options) -> RunPlan:
         server_cpus, locust_cpus = (), ()
         if not options["no_pin"]:
-            server_cpus, locust_cpus = split_cpus(available_cpus())
+            server_cpus, locust_cpus = split_for_locust(
+                available_cpus(), options["locust_processes"]
+            )
+        if options["target"]:
+            server_cpus = ()  # not ours to pin
         server_cpu_count = len(server_cpus) or len(available_cpus())
         server = ServerOptions(
             workers=options["workers"] or 2 * server_cpu_count + 1,
@@ -224,8 +348,11 @@ class Command(BaseCommand):
             probe=not options["no_probe"],
             probe_rate=options["probe_rate"],
             cpus=locust_cpus,
+            processes=options["locust_processes"],
         )
-        cells = plan_cells(options["arms"], options["algorithms"], options["scenarios"])
+        cells = self._cells(options)
+        if options["target"]:
+            _check_target(options["target"], cells)
         return RunPlan(
             cells=cells,
             server=server,
@@ -234,6 +361,17 @@ class Command(BaseCommand):
             command_line=shlex.join(["python", "manage.py", "bench", *sys.argv[2:]]),
             kind=options["kind"],
             detail=f"{load.users} users, {load.run_time_s} s",
+            ceiling_repeats=_not_negative(options["ceiling_repeats"], "--ceiling-repeats"),
+            idle_probe_s=_not_negative(options["idle_probe_time"], "--idle-probe-time"),
+            target_url=options["target"],
+        )
+
+    def _cells(self, options) -> list:
+        kind = KINDS[options["kind"]]
+        if kind.plan_cells is not None:
+            return kind.plan_cells(options)
+        return plan_cells(
+            options["arms"], options["algorithms"], options["scenarios"], not options["no_ping"]
         )
 
     def _render(self, run: Path, options) -> None:
@@ -243,6 +381,29 @@ class Command(BaseCommand):
         render_from_run(
             run, options["report"], options["charts_dir"], kind.sections, kind.make_charts
         )
+
+
+def _check_target(url: str, cells: list) -> None:
+    """Refuse to start when the external server does not answer its ping paths."""
+    for ping_path in dict.fromkeys(cell.arm.ping_path for cell in cells):
+        try:
+            check_target(url, ping_path)
+        except ServerError as error:
+            raise CommandError(f"--target: {error}") from None
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Treat SIGTERM and SIGHUP as Ctrl-C, so servers and Locust are stopped too.
+
+    Python's default for them ends the process at once, which would leave
+    the servers it started running in their own sessions.
+    """
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
 
 
 def _configure_logging(verbosity: int) -> None:
