@@ -43,6 +43,7 @@ DEFAULT_RECOVERY_BIN_S = 1.0
 DEFAULT_MIN_BIN_REQUESTS = 3  # a p95 of fewer requests is noise
 DEFAULT_RECOVERY_CONFIRM_BINS = 3  # consecutive good bins
 DEFAULT_RECOVERY_FACTOR = 1.5  # times the baseline p95
+DEFAULT_RECOVERY_SLACK_MS = 0.0  # ms allowed on top of the factor; 0: the factor alone
 DEFAULT_LOAD_BIN_S = 5.0
 DEFAULT_MAX_SPREAD = 0.15  # (max - min) / median of repeated cells
 
@@ -83,6 +84,7 @@ class Rules(_AsDict):
     min_bin_requests: int = DEFAULT_MIN_BIN_REQUESTS
     recovery_confirm_bins: int = DEFAULT_RECOVERY_CONFIRM_BINS
     recovery_factor: float = DEFAULT_RECOVERY_FACTOR
+    recovery_slack_ms: float = DEFAULT_RECOVERY_SLACK_MS
     load_bin_s: float = DEFAULT_LOAD_BIN_S
     max_spread: float = DEFAULT_MAX_SPREAD
 
@@ -126,6 +128,10 @@ class Rules(_AsDict):
             (
                 self.recovery_factor >= 1,
                 f"recovery_factor must be >= 1, got {self.recovery_factor}",
+            ),
+            (
+                self.recovery_slack_ms >= 0,
+                f"recovery_slack_ms must be >= 0, got {self.recovery_slack_ms}",
             ),
             (self.load_bin_s > 0, f"load_bin_s must be > 0, got {self.load_bin_s}"),
             (self.max_spread >= 0, f"max_spread must be >= 0, got {self.max_spread}"),
@@ -755,10 +761,11 @@ def find_recovery(
     ``recovery_bin_s`` bins from the drop (the phase's start; a last,
     shorter bin ends with the phase). A bin is good when it holds at least
     ``min_bin_requests`` requests, none failed, and its p95 is at most
-    ``recovery_factor * baseline_p95_ms``. The server recovered at the
-    first good bin that begins ``recovery_confirm_bins`` consecutive good
-    bins; ``seconds`` is from the drop to that bin's start. If no such run
-    completes before the phase ends, ``recovered`` is False.
+    ``recovery_factor * baseline_p95_ms + recovery_slack_ms``. The server
+    recovered at the first good bin that begins ``recovery_confirm_bins``
+    consecutive good bins; ``seconds`` is from the drop to that bin's
+    start. If no such run completes before the phase ends, ``recovered`` is
+    False.
 
     Raise ValueError when the schedule has no recovery phase or the
     baseline is not positive.
@@ -769,7 +776,7 @@ def find_recovery(
     if not baseline_p95_ms > 0:
         raise ValueError(f"baseline_p95_ms must be > 0, got {baseline_p95_ms}")
 
-    limit_ms = rules.recovery_factor * baseline_p95_ms
+    limit_ms = rules.recovery_factor * baseline_p95_ms + rules.recovery_slack_ms
     bins = _recovery_bins(requests, schedule.t0 + phase.start_s, phase, limit_ms, rules)
     first = _first_run_start([item.good for item in bins], rules.recovery_confirm_bins)
     return Recovery(

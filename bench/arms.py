@@ -13,18 +13,26 @@ SCENARIOS = {
 }
 ALGORITHMS = ("builtin", "bubble", "priority_queue")
 PING = "ping"
+# The bounded arms answer 503 past this many offloaded jobs in flight per
+# pool slot (per server process): 2 keeps every slot busy with one job
+# queued behind it, and refuses the rest at once instead of queueing them.
+BOUND_PER_SLOT = 2
 
 
 @dataclass(frozen=True)
 class Arm:
     name: str
-    server: str  # "gunicorn" or "uvicorn"
+    server: str  # "gunicorn", "uvicorn" or "runserver"
     user_class: str  # the Locust user class that requests this arm's paths
     prefix: str  # path prefix before the algorithm name
     ping_path: str
     worker_class: str = ""  # gunicorn only
     offloads: bool = False  # async views that send the sort elsewhere
     summary: str = ""
+    pool: str = ""  # "thread" or "process": the pool the sorts are sent to
+    # Above 0: this arm's server answers 503 past bound_per_slot × pool size
+    # offloaded jobs in flight, whatever the run's --max-in-flight says.
+    bound_per_slot: int = 0
 
 
 ARMS = {
@@ -67,6 +75,30 @@ ARMS = {
             summary="uvicorn, async views, sort in a process pool",
         ),
         Arm(
+            "asgi-thread-bounded",
+            "uvicorn",
+            "ThreadOffloadClient",
+            "/async/thread/",
+            "/async/ping/",
+            offloads=True,
+            summary=f"asgi-thread with a bound: past {BOUND_PER_SLOT} × thread-pool size "
+            "jobs in flight, an immediate 503 with Retry-After",
+            pool="thread",
+            bound_per_slot=BOUND_PER_SLOT,
+        ),
+        Arm(
+            "asgi-process-bounded",
+            "uvicorn",
+            "ProcessOffloadClient",
+            "/async/process/",
+            "/async/ping/",
+            offloads=True,
+            summary=f"asgi-process with a bound: past {BOUND_PER_SLOT} × process-pool size "
+            "jobs in flight, an immediate 503 with Retry-After",
+            pool="process",
+            bound_per_slot=BOUND_PER_SLOT,
+        ),
+        Arm(
             "asgi-sensitive",
             "uvicorn",
             "SensitiveClient",
@@ -90,6 +122,14 @@ ARMS = {
             "/sync/",
             "/sync/ping/",
             summary="uvicorn, sync views (Django runs them in a thread)",
+        ),
+        Arm(
+            "runserver",
+            "runserver",
+            "SyncClient",
+            "/sync/",
+            "/sync/ping/",
+            summary="Django's development server, a thread per connection (the classroom's)",
         ),
     )
 }
@@ -120,6 +160,11 @@ class Cell:
         if self.algorithm == PING:
             return self.arm.ping_path
         return f"{self.arm.prefix}{self.algorithm}/"
+
+    @property
+    def user_class(self) -> str:
+        """The Locust user class that sends this cell's requests."""
+        return self.arm.user_class
 
     @property
     def params(self) -> dict[str, int]:

@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import charts
+from bench import bottleneck_report, charts, repeats
 from bench.arms import ARMS, PING, SCENARIOS
+from bench.loadgen import HARNESS_RULE
 from bench.reference import (
     MISSING,
     PERCENTILE_COLUMNS,
@@ -60,6 +61,8 @@ class Report:
     results: dict
     notes: dict[str, int] = field(default_factory=dict)  # cell id -> note number
     chart_links: dict[tuple[int, str], str] = field(default_factory=dict)
+    charts_dir: Path | None = None  # where this render's charts are
+    report_dir: Path | None = None  # links are relative to it; None: charts_dir's parent
 
     @property
     def cells(self) -> list[dict]:
@@ -84,11 +87,15 @@ def render_report(
     """
     if results.get("status") != "complete":
         logger.warning("rendering a run whose status is %r", results.get("status"))
+    # One row per cell: a repeated cell's records become their medians.
+    results = repeats.merge_repeats(results)
     cells = results.get("cells") or []
     report = Report(
         results,
         notes=note_numbers(cells),
         chart_links=_chart_links(results, charts_dir, report_dir),
+        charts_dir=charts_dir,
+        report_dir=report_dir,
     )
     chosen = SECTIONS if sections is None else sections
     blocks = [section(report) for section in chosen]
@@ -117,7 +124,7 @@ def render_from_run(
     make_charts: Callable[[dict, Path], list[Path]] = charts.make_charts,
 ) -> Path:
     """Load a stored run, draw its charts, and refresh the report's block."""
-    results = load_results(run_dir_or_json)
+    results = repeats.merge_repeats(load_results(run_dir_or_json))
     make_charts(results, charts_dir)
     block = render_report(results, charts_dir, report_dir=report_path.parent, sections=sections)
     update_benchmarks_md(report_path, block, results.get("kind", "fixed"))
@@ -230,6 +237,8 @@ def context_section(report: Report) -> list[str]:
 
 
 def servers_section(report: Report) -> list[str]:
+    if report.results.get("target_url"):
+        return external_server_lines(report.results, report.cells)
     options = report.results.get("server_options")
     commands = _arm_commands(report.cells)
     if not options and not commands:
@@ -246,13 +255,38 @@ def servers_section(report: Report) -> list[str]:
     return lines
 
 
+def external_server_lines(results: dict, cells: list[dict]) -> list[str]:
+    """A --target run: the server was there already, and is not ours to describe."""
+    cpus = list((results.get("load_options") or {}).get("cpus") or [])
+    locust = f"Locust pinned to {_cpu_list(cpus)}" if cpus else "Locust not pinned"
+    paths: dict[str, list[str]] = {}
+    for cell in cells:
+        if cell.get("path"):
+            arm_paths = paths.setdefault(cell.get("arm"), [])
+            arm_paths += [] if cell["path"] in arm_paths else [cell["path"]]
+    lines = [
+        "### Servers",
+        "",
+        f"- **External server** at `{results.get('target_url')}`: already running, and "
+        "not started, restarted or stopped by this run. Its server model, worker and pool "
+        "sizes, settings and CPU pinning are unknown here, and every cell loaded the same "
+        "server one after another, so work left over from one cell can slow the next.",
+        f"- {locust}; the external server's CPUs unknown",
+    ]
+    if paths:
+        lines.append(
+            "- Arms here only choose the paths requested: "
+            + "; ".join(f"{arm}: {', '.join(map(_code, found))}" for arm, found in paths.items())
+        )
+    return lines
+
+
 def load_section(report: Report) -> list[str]:
     options = report.results.get("load_options")
     if not options:
         return []
-    return ["### Load generator (Locust, headless)", ""] + [
-        f"- {item}" for item in _load_items(options)
-    ]
+    items = _load_items(options) + [repeats.load_item(report.results)]
+    return ["### Load generator (Locust, headless)", ""] + [f"- {item}" for item in items if item]
 
 
 def scenarios_section(report: Report) -> list[str]:
@@ -278,9 +312,12 @@ def summary_table(report: Report, cells: list[dict]) -> list[str]:
     """The classroom's table 1 for this run: one row per algorithm × arm."""
     if not cells:
         return []
-    return ["### Requests, latency and throughput", ""] + _stats_table(
-        report, cells, SUMMARY_COLUMNS
-    )
+    columns, note = SUMMARY_COLUMNS, []
+    if repeats.is_merged(report.results):
+        columns = repeats.with_spread_column(SUMMARY_COLUMNS)
+        note = ["", repeats.repeats_note(report.results)]
+    table = _stats_table(report, cells, columns)
+    return ["### Requests, latency and throughput", ""] + table + note
 
 
 def percentile_table(report: Report, cells: list[dict]) -> list[str]:
@@ -362,7 +399,17 @@ def validity_section(report: Report) -> list[str]:
     lines += _orphan_failure_lines(report)
     if len(lines) == 2:
         lines.append("No cell was flagged and none failed.")
-    return lines
+    return lines + _rule_lines(report)
+
+
+def _rule_lines(report: Report) -> list[str]:
+    """How cells were judged, for the rules this run's data were judged by."""
+    rules = []
+    if any("failure_causes" in cell for cell in report.cells):
+        rules.append(HARNESS_RULE)
+    if repeats.is_merged(report.results):
+        rules.append(repeats.spread_rule(report.results))
+    return [line for rule in rules for line in ("", rule)]
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -372,6 +419,7 @@ SECTIONS: tuple[Section, ...] = (
     load_section,
     scenarios_section,
     ceiling_section,
+    *bottleneck_report.SECTIONS,
     classroom_section,
     validity_section,
 )
@@ -606,6 +654,11 @@ def _load_items(options: dict) -> list[str]:
         )
     else:
         items.append("probe: off")
+    if (options.get("processes") or 1) > 1:
+        items.append(
+            f"Locust processes: a master and {options['processes']} workers (Locust's "
+            "`--processes`); the workers' request logs are merged"
+        )
     return items
 
 

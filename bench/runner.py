@@ -14,9 +14,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench import analysis
+from bench import analysis, bottleneck, repeats
 from bench.arms import PING, Cell
-from bench.loadgen import LoadOptions, locust_command, read_stats, request_name, run_locust
+from bench.loadgen import (
+    LoadOptions,
+    failure_causes,
+    locust_command,
+    read_failures,
+    read_stats,
+    request_name,
+    run_locust,
+)
 from bench.machine import describe_machine
 from bench.servers import RunningServer, ServerError, ServerOptions, answers, start_server
 
@@ -26,6 +34,7 @@ RESULTS_FILE = "results.json"
 SCHEMA_VERSION = 1
 WARM_UP_N = 10  # list size of warm-up requests: enough to load every code path
 WARM_UP_ROUNDS = 2
+TARGET_CHECK_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -39,6 +48,9 @@ class RunPlan:
     extra: dict = field(default_factory=dict)  # kind-specific settings, reported
     target_url: str | None = None  # load a server already running there instead
     detail: str = ""  # what each cell does, for the progress line
+    repeats: int = 1  # runs of each cell, round-robin over the cells
+    ceiling_repeats: int = 0  # timed runs of each job for the ceiling; 0: no ceiling
+    idle_probe_s: int = 0  # seconds of the probe alone per arm; 0: no idle probe
 
 
 @dataclass
@@ -69,16 +81,20 @@ def run_plan(plan: RunPlan, cell_runner: CellRunner | None = None) -> dict:
     cell_runner = cell_runner or run_fixed_cell
     results = _new_results(plan)
     save_results(results, plan.run_dir)
-    total = len(plan.cells)
+    schedule = repeats.round_robin(plan.cells, plan.repeats)
+    total = len(schedule)
     try:
-        for index, cell in enumerate(plan.cells, start=1):
+        for index, cell in enumerate(schedule, start=1):
             logger.info("[%d/%d] %s: %s", index, total, cell.label, plan.detail or plan.kind)
             record = cell_runner(cell, plan)
+            record["repeat"] = repeats.repeat_number(cell)
             results["cells"].append(record)
             if record["status"] != "ok":
                 results["failures"].append({"cell": record["id"], "error": record["error"]})
                 logger.warning("%s failed: %s", record["id"], record["error"])
             save_results(results, plan.run_dir)
+        # After the cells, so that a run cut short still has them all.
+        bottleneck.measure_baselines(plan, results, serving)
         results["status"] = "complete"
     except KeyboardInterrupt:
         results["status"] = "interrupted"
@@ -95,17 +111,20 @@ def run_fixed_cell(cell: Cell, plan: RunPlan) -> dict:
     record = new_cell_record(cell, plan)
     try:
         with serving(cell, plan, cell_dir) as target:
-            _describe_target(record, target)
-            run = _load(cell, target.url, cell_dir / "locust", plan.load)
+            describe_target(record, target)
+            with bottleneck.measure_server_cpu(target.server) as cpu:
+                run = _load(cell, target.url, cell_dir / "locust", plan.load)
         record.update(_measurements(cell, run, plan))
+        record.update(bottleneck.from_run(cpu, run.prefix))
         record["flags"].update(target.flags)
+        record["flags"].update(bottleneck.cpu_flags(record["server_cpu"]))
     except ServerError as error:
         record.update(status="error", error=str(error))
     return record
 
 
 def cell_folder(cell: Cell, plan: RunPlan) -> Path:
-    cell_dir = plan.run_dir / cell.id.replace("/", "_")
+    cell_dir = plan.run_dir / repeats.folder_name(cell)
     cell_dir.mkdir(parents=True, exist_ok=True)
     return cell_dir
 
@@ -119,6 +138,7 @@ def serving(cell: Cell, plan: RunPlan, cell_dir: Path) -> Iterator[Target]:
     target URL, the server there is loaded as it is: nothing is started.
     """
     if plan.target_url:
+        check_target(plan.target_url, cell.arm.ping_path)
         warm_up(plan.target_url, cell, plan.server)
         yield Target(plan.target_url)
         return
@@ -142,6 +162,17 @@ def warm_up(base_url: str, cell: Cell, options: ServerOptions) -> None:
     with ThreadPoolExecutor(max_workers=width) as senders:
         for _ in range(WARM_UP_ROUNDS):
             list(senders.map(lambda _: answers(url, timeout_s=30), range(width)))
+
+
+def check_target(base_url: str, ping_path: str) -> None:
+    """Make sure an external server answers before it is loaded."""
+    url = base_url + ping_path
+    if not answers(url, timeout_s=TARGET_CHECK_TIMEOUT_S):
+        raise ServerError(
+            f"the target did not answer {url} with 200 within {TARGET_CHECK_TIMEOUT_S:.0f} s; "
+            "start this project's server there, check the URL, and that the server's "
+            "ASYNCPROJ_ALLOWED_HOSTS accepts that host name"
+        )
 
 
 def server_flags(server: RunningServer) -> dict[str, str]:
@@ -173,18 +204,24 @@ def _load(cell: Cell, url: str, prefix: Path, options: LoadOptions):
     return run_locust(command, prefix, options)
 
 
-def _describe_target(record: dict, target: Target) -> None:
+def describe_target(record: dict, target: Target) -> None:
     if target.server is not None:
         record["server_command"] = " ".join(target.server.command)
         record["server_env"] = target.server.env
+    else:
+        # Someone else's server: its model and settings are not ours to state.
+        record["server"] = "external"
+        record["target_url"] = target.url
 
 
 def _measurements(cell: Cell, run, plan: RunPlan) -> dict:
     stats = read_stats(run.prefix)
     heavy = stats.get(request_name(cell))
     probe = next((row for name, row in stats.items() if name.startswith("probe ")), None)
-    requests = analysis.read_request_log(sorted(run.prefix.parent.glob("locust_requests*.csv")))
+    logs = request_logs(run.prefix)
+    requests = analysis.read_request_log(logs)
     heavy_requests = [r for r in requests if not r.name.startswith("probe ")]
+    flags = {**run.flags, **_missing_worker_logs(logs, plan.load)}
     return {
         "status": "ok" if heavy else "error",
         "error": None if heavy else f"Locust recorded no requests; see {run.log_path}",
@@ -193,11 +230,27 @@ def _measurements(cell: Cell, run, plan: RunPlan) -> dict:
         "stats": heavy,
         "probe": probe,
         "server_timing": _server_timing(heavy_requests),
-        "flags": dict(run.flags),
+        "flags": flags,
+        "request_logs": len(logs),
+        "failure_causes": failure_causes(read_failures(run.prefix)),
         "files": {
             "csv_prefix": str(run.prefix.relative_to(plan.run_dir)),
             "html": f"{run.prefix.relative_to(plan.run_dir)}.html",
         },
+    }
+
+
+def request_logs(prefix: Path) -> list[Path]:
+    """A Locust run's request logs: PATH alone, or PATH.worker<i>.csv per worker."""
+    return sorted(prefix.parent.glob(f"{prefix.name}_requests*.csv"))
+
+
+def _missing_worker_logs(logs: list[Path], load: LoadOptions) -> dict[str, str]:
+    if load.processes <= 1 or len(logs) >= load.processes:
+        return {}
+    return {
+        "request_log_incomplete": f"{len(logs)} of {load.processes} Locust workers wrote a "
+        "request log; the server timings miss the others' requests"
     }
 
 
@@ -229,6 +282,7 @@ def _new_results(plan: RunPlan) -> dict:
         "extra": plan.extra,
         "target_url": plan.target_url,
         "planned_cells": [cell.id for cell in plan.cells],
+        "repeats": plan.repeats,
         "cells": [],
         "failures": [],
     }

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psutil
@@ -93,6 +93,10 @@ def port_is_free(port: int) -> bool:
 
 def server_command(arm: Arm, port: int, options: ServerOptions) -> list[str]:
     bind = f"{HOST}:{port}"
+    if arm.server == "runserver":
+        # Threaded by default; without the autoreloader it is one process,
+        # so stopping it needs no reloader child to be found.
+        return [sys.executable, "manage.py", "runserver", bind, "--noreload"]
     if arm.server == "gunicorn":
         command = [
             sys.executable,
@@ -148,11 +152,20 @@ def server_env(options: ServerOptions) -> dict[str, str]:
     }
 
 
+def arm_options(arm: Arm, options: ServerOptions) -> ServerOptions:
+    """The run's server options with the arm's own in-flight bound, if it has one."""
+    if not arm.bound_per_slot:
+        return options
+    size = options.process_pool if arm.pool == "process" else options.thread_pool
+    return replace(options, max_in_flight=arm.bound_per_slot * size)
+
+
 @contextlib.contextmanager
 def start_server(
     arm: Arm, options: ServerOptions, log_path: Path, port: int | None = None
 ) -> Iterator[RunningServer]:
     """Start the arm's server, wait until it answers, stop it on exit."""
+    options = arm_options(arm, options)
     port = port or find_free_port()
     if not port_is_free(port):
         raise ServerError(f"port {port} on {HOST} is in use; pick another or omit the port")

@@ -36,6 +36,11 @@ User classes:
   add the tag and the class to a cell's selection. Being a user, it
   counts in ``-u``; the shapes add it on top of their own user counts.
 
+A request still waiting for its answer when ``--stop-timeout`` runs out
+is killed with its user and Locust records nothing of it; each process
+counts those and logs one "Cut off at the stop timeout: N requests" line
+when the test stops.
+
 Options (each with an ASYNCPROJ_* environment variable): ``--request-log``
 (see loadgen_recorder for the CSV and meta formats), ``--probe-mode``,
 ``--probe-rate``. Load shapes live in step_shape.py and hold_shape.py;
@@ -45,6 +50,9 @@ would load both shapes and silently run the first.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +61,7 @@ import loadgen_options
 import loadgen_recorder
 import loadgen_selection
 import locust.stats
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
 from locust import FastHttpUser, between, constant, constant_throughput, events, tag, task
@@ -69,6 +77,12 @@ CLASSROOM_PATHS = {
 CLASSROOM_WAIT_S = (1.0, 3.0)
 CLASSROOM_SCENARIO2_TAG = "classroom_scenario2"
 CSV_SETTLE_MARGIN_S = 0.2  # on top of Locust's CSV write interval
+CUT_OFF_LOG = "Cut off at the stop timeout"  # bench.loadgen reads this line
+
+logger = logging.getLogger(__name__)
+# Requests of this process whose user the stop timeout killed while it
+# waited for the answer, by name. Locust records nothing for them.
+cut_off_requests: Counter[str] = Counter()
 
 # The classroom's tables give the 60th and 70th percentiles too.
 locust.stats.PERCENTILES_TO_REPORT = [
@@ -98,13 +112,35 @@ def query(scenario: int) -> str:
     return "?" + "&".join(f"{key}={value}" for key, value in SCENARIOS[scenario].items())
 
 
+def get_counting_cut_off(user: FastHttpUser, url: str, name: str) -> None:
+    """GET, counting the request if the stop timeout kills its user mid-wait."""
+    started = time.monotonic()
+    try:
+        user.client.get(url, name=name)
+    except gevent.GreenletExit:
+        # Killed before the stop timeout had passed, it was a waiting user
+        # stopped just as its next request began (gevent delivers kills
+        # late), not a request cut off.
+        if time.monotonic() - started >= (user.environment.stop_timeout or 0):
+            cut_off_requests[name] += 1
+        raise
+
+
+def report_cut_off(**_kwargs: Any) -> None:
+    """Log how many requests the stop timeout cut off, then start afresh."""
+    total = sum(cut_off_requests.values())
+    if total:
+        logger.info("%s: %d requests still waiting for an answer", CUT_OFF_LOG, total)
+    cut_off_requests.clear()
+
+
 def cell_task(algorithm: str, scenario: int) -> Callable[[ArmClient], None]:
     """Build the task for one cell; the user supplies the path prefix."""
     url_tail = f"{algorithm}/{query(scenario)}"
     name_tail = f"{algorithm}/ [s{scenario}]"
 
     def request_cell(user: ArmClient) -> None:
-        user.client.get(user.prefix + url_tail, name=user.prefix + name_tail)
+        get_counting_cut_off(user, user.prefix + url_tail, user.prefix + name_tail)
 
     request_cell.__name__ = request_cell.__qualname__ = cell_tag(algorithm, scenario)
     return tag(algorithm, f"scenario{scenario}", cell_tag(algorithm, scenario))(request_cell)
@@ -179,7 +215,7 @@ def classroom_task(algorithm: str, scenario: int) -> Callable[[FastHttpUser], No
     name = f"{path} [s{scenario}]"
 
     def request_classroom_path(user: FastHttpUser) -> None:
-        user.client.get(url, name=name)
+        get_counting_cut_off(user, url, name)
 
     task_name = f"classroom_{algorithm}_scenario{scenario}"
     request_classroom_path.__name__ = request_classroom_path.__qualname__ = task_name
@@ -248,11 +284,44 @@ def finish_csv_before_exit(environment: Any, **_kwargs: Any) -> None:
     gevent.sleep(CSV_STATS_INTERVAL_SEC + CSV_SETTLE_MARGIN_S)
 
 
+def stop_workers_before_quitting(runner: MasterRunner) -> None:
+    """Have a master stop its workers, and hear their last counts, before it quits.
+
+    At --run-time a headless master sends "quit" and waits half a second,
+    so whatever the workers record while --stop-timeout lets their users
+    finish never reaches its stats (locustio/locust#1426). A stop first
+    waits until every worker reports that it has stopped.
+    """
+    quit_at_once = runner.quit
+
+    def quit() -> None:
+        if runner.state in (STATE_SPAWNING, STATE_RUNNING):
+            runner.stop()
+        quit_at_once()
+
+    runner.quit = quit
+
+
+def send_last_stats(environment: Any, **_kwargs: Any) -> None:
+    """On a worker, report the last requests before telling the master it stopped.
+
+    The master drops reports that arrive after a worker's "client_stopped";
+    without this, up to one report interval of requests would be lost.
+    """
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner._send_stats()
+
+
 @events.init.add_listener
 def on_locust_init(environment: Any, **_kwargs: Any) -> None:
     loadgen_selection.narrow_user_classes(environment)
     loadgen_recorder.install(environment)
     environment.events.test_start.add_listener(keep_classroom_on_scenario1)
+    environment.events.test_stop.add_listener(report_cut_off)
+    environment.events.test_stop.add_listener(send_last_stats)
+    if isinstance(environment.runner, MasterRunner):
+        stop_workers_before_quitting(environment.runner)
     csv_prefix = loadgen_options.option_value(environment, "csv_prefix", None)
     if csv_prefix and not isinstance(environment.runner, WorkerRunner):
         environment.events.quitting.add_listener(finish_csv_before_exit)

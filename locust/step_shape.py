@@ -20,9 +20,10 @@ log holds the times actually followed. In a distributed run the master
 sees requests only as workers report them (every 3 s), so keep steps
 well above that.
 
-Step stats come from Locust's running totals, snapshotted at each step
-start and diffed at its end; ``--reset-stats`` in between is noticed and
-the window restarts from the reset.
+Step stats come from Locust's running totals less the probe's requests
+(named ``probe ...``: the rules judge the load's own requests), snapshotted
+at each step start and diffed at its end; ``--reset-stats`` in between is
+noticed and the window restarts from the reset.
 
 ``--shape-log PATH`` receives, when the test stops::
 
@@ -46,6 +47,7 @@ of zero length (a test stopped on a boundary) are left out.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -59,6 +61,7 @@ FAILURE_RATIO = "failure_ratio"
 P95 = "p95"
 CEILING = "ceiling"
 TEST_STOPPED = "test_stopped"
+PROBE_PREFIX = "probe "  # how the locustfile's ProbeClient names its requests
 
 STEPPING = "stepping"
 RECOVERING = "recovering"
@@ -178,13 +181,20 @@ class TotalsSnapshot:
 EMPTY_TOTALS = TotalsSnapshot(0.0, 0, 0, {})
 
 
-def snapshot(total: Any) -> TotalsSnapshot:
-    """Copy what a step window needs from a StatsEntry (runner.stats.total)."""
+def snapshot(total: Any, left_out: Iterable[Any] = ()) -> TotalsSnapshot:
+    """Copy what a step window needs from a StatsEntry (runner.stats.total),
+    less the StatsEntries in ``left_out``."""
+    requests, failures = total.num_requests, total.num_failures
+    response_times = dict(total.response_times)
+    for entry in left_out:
+        requests -= entry.num_requests
+        failures -= entry.num_failures
+        response_times = diff_response_time_dicts(response_times, entry.response_times)
     return TotalsSnapshot(
         reset_at=total.start_time,
-        requests=total.num_requests,
-        failures=total.num_failures,
-        response_times=dict(total.response_times),
+        requests=requests,
+        failures=failures,
+        response_times=response_times,
     )
 
 
@@ -354,7 +364,10 @@ class StepShape(LoggedShape):
     def _totals(self) -> TotalsSnapshot:
         if self.runner is None:
             return EMPTY_TOTALS
-        return snapshot(self.runner.stats.total)
+        stats = self.runner.stats
+        entries = getattr(stats, "entries", {})  # per request name: (name, method) keys
+        probe = [entry for key, entry in entries.items() if key[0].startswith(PROBE_PREFIX)]
+        return snapshot(stats.total, probe)
 
     def _close_window(self) -> StepStats:
         """The open step's stats; the next step's window opens now."""

@@ -115,6 +115,26 @@ def test_step_ends_when_its_p95_breaks_the_target(step_shape, make_runner, clock
     assert step.stop_reason == "p95"
 
 
+def test_the_probes_quick_requests_do_not_hide_a_slow_step(step_shape, make_runner, clock):
+    runner = make_runner()
+    totals = runner.stats.total
+    probe = type(totals)()  # the probe's own entry, also counted in the totals
+    runner.stats.entries = {("probe /sync/ping/", "GET"): probe}
+    shape = make_shape(step_shape, runner, clock, p95_target_ms=500)
+    clock.now = 0
+    shape.tick()
+    totals.add(900, 10)
+    totals.add(5, 190)
+    probe.add(5, 190)
+
+    clock.now = 10
+    shape.tick()
+
+    step = shape.schedule.steps[0]
+    assert (step.stats.requests, step.stats.p95_ms) == (10, 900)
+    assert step.stop_reason == "p95"
+
+
 def test_p95_rule_is_off_at_zero(step_shape, make_runner, clock):
     runner = make_runner()
     shape = make_shape(step_shape, runner, clock, p95_target_ms=0)

@@ -19,6 +19,11 @@ from bench.machine import available_cpus, split_cpus
 from bench.report import load_results, render_from_run
 from bench.runner import RunPlan, check_target, new_run_dir, run_plan
 from bench.servers import ServerError, ServerOptions
+from bench.stress import add_arguments as add_test_arguments
+from bench.stress import gate_breaches, gate_summary
+from bench.sweep import DEFAULT_ARM as SWEEP_ARM
+from bench.sweep import DEFAULT_POINTS as SWEEP_POINTS
+from bench.sweep import DEFAULT_ROUNDS as SWEEP_ROUNDS
 
 logger = logging.getLogger("bench")
 
@@ -35,7 +40,6 @@ DEFAULTS = {
     "stop_timeout": 60,
 }
 TARGET_EXAMPLE = "http://192.0.2.10:8000"
-DEFAULT_IDLE_PROBE_S = 10
 
 
 def _env_default(name: str, default):
@@ -58,6 +62,10 @@ def _not_negative(value, flag: str) -> int:
     if number < 0:
         raise CommandError(f"{flag} must be 0 or a positive integer, got {value!r}")
     return number
+
+
+def _first_set(value, default):
+    return default if value is None else value
 
 
 def _choice_list(allowed) -> callable:
@@ -214,7 +222,7 @@ class Command(BaseCommand):
             "--workers",
             type=_positive_int,
             default=_env_default("workers", None),
-            help="gunicorn worker processes (default: 2 × server CPUs + 1)",
+            help="gunicorn worker processes (default: 2 × server CPUs + 1; sweep kind: 1)",
         )
         add(
             "--threads",
@@ -251,9 +259,9 @@ class Command(BaseCommand):
         add(
             "--idle-probe-time",
             type=int,
-            default=_env_default("idle_probe_time", DEFAULT_IDLE_PROBE_S),
+            default=_env_default("idle_probe_time", None),
             help="seconds of the probe alone on an idle server, once per arm per run; "
-            "0: skip (default: %(default)s)",
+            "0: skip (default: the --run-time, so both probes collect as many requests)",
         )
         add(
             "--no-pin",
@@ -278,6 +286,34 @@ class Command(BaseCommand):
             "workers, pinned to a CPU each while the server keeps one (default: %(default)s)",
         )
         add(
+            "--repeat",
+            type=_positive_int,
+            metavar="K",
+            default=_env_default("repeat", 1),
+            help="run each cell K times, round-robin (all cells once, then again); the "
+            "report gives medians and the RPS spread. Fixed kind only (default: %(default)s)",
+        )
+        add(
+            "--sweep-arm",
+            choices=list(ARMS),
+            default=_env_default("sweep_arm", SWEEP_ARM),
+            help="sweep kind: the server model timed over HTTP (default: %(default)s)",
+        )
+        add(
+            "--sweep-points",
+            type=_positive_int,
+            default=_env_default("sweep_points", SWEEP_POINTS),
+            help="sweep kind: sizes of n per algorithm, geometric, at least 2 "
+            "(default: %(default)s)",
+        )
+        add(
+            "--sweep-rounds",
+            type=_positive_int,
+            default=_env_default("sweep_rounds", SWEEP_ROUNDS),
+            help="sweep kind: timed rounds over all sizes; each time is their median "
+            "(default: %(default)s)",
+        )
+        add(
             "--runs-dir",
             type=Path,
             default=_env_default("runs_dir", DEFAULT_RUNS_DIR),
@@ -295,6 +331,7 @@ class Command(BaseCommand):
             default=_env_default("charts_dir", DEFAULT_CHARTS_DIR),
             help="folder for the report's charts (default: %(default)s)",
         )
+        add_test_arguments(add, _env_default)
         add(
             "--render",
             type=Path,
@@ -306,6 +343,7 @@ class Command(BaseCommand):
         _configure_logging(options["verbosity"])
         if options["render"]:
             self._render(options["render"], options)
+            _check_gate(load_results(options["render"]), options["p95_target_ms"])
             return
 
         options = resolve_defaults(options)
@@ -322,8 +360,10 @@ class Command(BaseCommand):
             ) from None
         self._render(plan.run_dir, options)
         _log_failures(results)
+        _check_gate(results, options["p95_target_ms"])
 
     def _plan(self, options) -> RunPlan:
+        repeat_count = _repeats(options)
         server_cpus, locust_cpus = (), ()
         if not options["no_pin"]:
             server_cpus, locust_cpus = split_for_locust(
@@ -353,26 +393,47 @@ class Command(BaseCommand):
         cells = self._cells(options)
         if options["target"]:
             _check_target(options["target"], cells)
-        return RunPlan(
+        # Checked before the run folder is made, so a bad value leaves nothing behind.
+        ceiling_repeats = _not_negative(options["ceiling_repeats"], "--ceiling-repeats")
+        idle_probe_s = _not_negative(
+            _first_set(options["idle_probe_time"], load.run_time_s), "--idle-probe-time"
+        )
+        plan = RunPlan(
             cells=cells,
             server=server,
             load=load,
+            extra=self._extra(options),
             run_dir=new_run_dir(options["runs_dir"]),
             command_line=shlex.join(["python", "manage.py", "bench", *sys.argv[2:]]),
             kind=options["kind"],
             detail=f"{load.users} users, {load.run_time_s} s",
-            ceiling_repeats=_not_negative(options["ceiling_repeats"], "--ceiling-repeats"),
-            idle_probe_s=_not_negative(options["idle_probe_time"], "--idle-probe-time"),
+            ceiling_repeats=ceiling_repeats,
+            idle_probe_s=idle_probe_s,
             target_url=options["target"],
+            repeats=repeat_count,
         )
+        finish = KINDS[options["kind"]].finish_plan
+        return finish(plan) if finish else plan
 
     def _cells(self, options) -> list:
         kind = KINDS[options["kind"]]
         if kind.plan_cells is not None:
-            return kind.plan_cells(options)
+            try:
+                return kind.plan_cells(options)
+            except ValueError as error:
+                raise CommandError(f"--kind {kind.name}: {error}") from None
         return plan_cells(
             options["arms"], options["algorithms"], options["scenarios"], not options["no_ping"]
         )
+
+    def _extra(self, options) -> dict:
+        kind = KINDS[options["kind"]]
+        if kind.plan_extra is None:
+            return {}
+        try:
+            return kind.plan_extra(options)
+        except ValueError as error:
+            raise CommandError(f"--kind {kind.name}: {error}") from None
 
     def _render(self, run: Path, options) -> None:
         if not run.exists():
@@ -381,6 +442,26 @@ class Command(BaseCommand):
         render_from_run(
             run, options["report"], options["charts_dir"], kind.sections, kind.make_charts
         )
+
+
+def _repeats(options) -> int:
+    count = options["repeat"]
+    if count > 1 and not KINDS[options["kind"]].repeatable:
+        repeatable = ", ".join(kind.name for kind in KINDS.values() if kind.repeatable)
+        raise CommandError(
+            f"--repeat {count}: the {options['kind']} kind runs each cell once; "
+            f"--repeat applies to: {repeatable}"
+        )
+    return count
+
+
+def _check_gate(results: dict, target_ms: float | None) -> None:
+    """Fail the command, once the report is written, if a cell breaks the p95 target."""
+    if target_ms is None:
+        return
+    breaches = gate_breaches(results, target_ms)
+    if breaches:
+        raise CommandError(gate_summary(breaches, len(results.get("cells") or []), target_ms))
 
 
 def _check_target(url: str, cells: list) -> None:
@@ -416,6 +497,6 @@ def _configure_logging(verbosity: int) -> None:
 def _log_failures(results: dict) -> None:
     for failure in results["failures"]:
         logger.warning("failed cell %s: %s", failure["cell"], failure["error"])
-    flagged = [cell["id"] for cell in results["cells"] if cell.get("flags")]
+    flagged = list(dict.fromkeys(cell["id"] for cell in results["cells"] if cell.get("flags")))
     if flagged:
         logger.warning("cells marked unreliable: %s", ", ".join(flagged))
