@@ -264,6 +264,22 @@ def test_sigkill_of_uvicorn_leaves_no_pool_worker_alive(uvicorn_with_busy_pool):
 # --- the documented commands -----------------------------------------------
 
 
+@pytest.mark.slow
+def test_sensitive_arm_under_uvicorn_runs_concurrent_jobs_side_by_side(log_path):
+    # Django's ASGI handler opens a thread-sensitive context per request, so
+    # thread_sensitive=True gives each job a thread of its own. Had the jobs
+    # shared one thread, one would have waited for the other's whole sort.
+    with start_server(ARMS["asgi-sensitive"], OPTIONS, log_path) as server:
+        url = f"{server.url}/async/sensitive/bubble/{HEAVY_QUERY}"
+        with ThreadPoolExecutor(max_workers=2) as senders:
+            answers = list(senders.map(lambda _: get_json(url), range(2)))
+
+    assert [status for status, _ in answers] == [200, 200]
+    waits = [body["wait_ms"] for _, body in answers]
+    sorts = [body["sort_ms"] for _, body in answers]
+    assert max(waits) < min(sorts)
+
+
 def script(name: str) -> str:
     """A console script installed next to this interpreter."""
     return str(Path(sys.executable).parent / name)

@@ -202,16 +202,6 @@ async def test_thread_mode_runs_the_job_in_the_sort_pool(async_client, recorder,
     assert thread.name.startswith("sort")
 
 
-@pytest.mark.asyncio
-async def test_sensitive_mode_runs_every_job_in_one_other_thread(async_client, recorder):
-    await async_client.get("/async/sensitive/builtin/", SMALL_JOB)
-    await async_client.get("/async/sensitive/bubble/", SMALL_JOB)
-    first, second = recorder.threads
-    assert first is second
-    assert first is not threading.current_thread()
-    assert not first.name.startswith("sort")
-
-
 # --- bad input -------------------------------------------------------------
 
 
