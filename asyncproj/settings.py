@@ -60,7 +60,7 @@ INSTALLED_APPS = [
 # Kept lean on purpose: every sync-only middleware costs ASGI requests a
 # hop to a thread and back. This one is sync and async capable.
 MIDDLEWARE = [
-    "sorts.middleware.allowed_hosts_only",
+    "sorts.middleware.refuse_bad_requests",
 ]
 
 ROOT_URLCONF = "asyncproj.urls"

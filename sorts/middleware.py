@@ -1,4 +1,4 @@
-"""Refuse unknown Host headers without costing a thread hop under ASGI."""
+"""Refuse what no view should see, without a thread hop under ASGI."""
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import DisallowedHost
@@ -6,14 +6,16 @@ from django.core.exceptions import DisallowedHost
 from sorts.views import error_response
 
 HOST_HELP = "the Host header is not allowed here; widen ASYNCPROJ_ALLOWED_HOSTS to serve it"
+ALLOWED_METHODS = ("GET",)
 
 
-def allowed_hosts_only(get_response):
-    """Answer 400 in JSON to a Host header that ALLOWED_HOSTS does not list.
+def refuse_bad_requests(get_response):
+    """Answer in JSON a request with a Host or a method the lab does not serve.
 
     Django checks the host only when something calls `get_host()`, and this
-    lean stack has no other middleware that would. Written to be sync and
-    async capable, so ASGI requests stay on the event loop.
+    lean stack has no other middleware that would. Only GET is served, so
+    that no other method starts a sort. Written to be sync and async
+    capable, so ASGI requests stay on the event loop.
     """
     if iscoroutinefunction(get_response):
 
@@ -29,8 +31,8 @@ def allowed_hosts_only(get_response):
     return middleware
 
 
-allowed_hosts_only.sync_capable = True
-allowed_hosts_only.async_capable = True
+refuse_bad_requests.sync_capable = True
+refuse_bad_requests.async_capable = True
 
 
 def _refusal(request):
@@ -38,4 +40,9 @@ def _refusal(request):
         request.get_host()
     except DisallowedHost:
         return error_response(400, HOST_HELP)
+    if request.method not in ALLOWED_METHODS:
+        allowed = ", ".join(ALLOWED_METHODS)
+        return error_response(
+            405, f"method {request.method} is not allowed; use {allowed}", Allow=allowed
+        )
     return None

@@ -83,7 +83,7 @@ def _parse_int(
     if name not in given:
         return default
 
-    text = given[name].strip()
+    text = given[name]
     if not DIGITS.fullmatch(text):
         shown = given[name][:40]
         raise BadParameter(name, f"parameter {name!r} must be {expected}, got {shown!r}")

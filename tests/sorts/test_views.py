@@ -489,3 +489,33 @@ async def test_process_route_answers_503_when_its_worker_dies_and_recovers(
 
     retry = await async_client.get("/async/process/builtin/", SMALL_JOB)
     assert_sorted_answer(retry, "builtin", "process", n=60, max_value=900, seed=11)
+
+
+# --- methods ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "head", "options"])
+@pytest.mark.parametrize("path", ["/sync/bubble/", "/test/bubble_sort/", "/sync/ping/"])
+def test_sync_routes_refuse_every_method_but_get_without_running_a_job(
+    client, recorder, method, path
+):
+    response = getattr(client, method)(path)
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+    if method != "head":
+        assert response.json() == {"error": f"method {method.upper()} is not allowed; use GET"}
+    assert recorder.threads == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("method", ["post", "put", "delete", "options"])
+@pytest.mark.parametrize("path", ["/async/thread/bubble/", "/async/process/bubble/"])
+async def test_async_routes_refuse_every_method_but_get_without_running_a_job(
+    async_client, recorder, method, path
+):
+    response = await getattr(async_client, method)(path)
+
+    assert response.status_code == 405
+    assert response.json()["error"] == f"method {method.upper()} is not allowed; use GET"
+    assert recorder.threads == []
