@@ -246,7 +246,8 @@ def servers_section(report: Report) -> list[str]:
 
     lines = ["### Servers", ""]
     if options:
-        lines += [f"- {item}" for item in _pool_items(options)]
+        servers = {cell.get("server") for cell in report.cells}
+        lines += [f"- {item}" for item in _pool_items(options, servers)]
         lines.append(f"- {_pinning_line(report.results)}")
     for arm, arm_commands in commands.items():
         summary = ARMS[arm].summary if arm in ARMS else ""
@@ -569,7 +570,7 @@ def _status_line(report: Report) -> str:
     status = report.results.get("status") or "unknown"
     if status != "complete":
         status = f"**{status}**"
-    return f"{status}; {len(cells)} cells, {failed} failed, {flagged} flagged"
+    return f"{status}; {_counted(len(cells), 'cell')}, {failed} failed, {flagged} flagged"
 
 
 def _machine_line(machine: dict) -> str | None:
@@ -591,17 +592,24 @@ def _packages_line(packages: dict) -> str | None:
     return ", ".join(f"{name} {version}" for name, version in packages.items()) or None
 
 
-def _pool_items(options: dict) -> list[str]:
+def _pool_items(options: dict, servers: set[str | None]) -> list[str]:
+    """The worker and pool sizes of the servers this run used."""
     limit = options.get("max_in_flight")
-    return [
-        f"gunicorn: {_counted(options.get('workers'), 'worker process', 'es')}; "
-        f"gthread workers run {_counted(options.get('threads'), 'thread')} each",
-        f"uvicorn: {_counted(options.get('uvicorn_workers'), 'worker process', 'es')}; "
-        f"per worker a thread pool of {options.get('thread_pool')} and a process pool "
-        f"of {options.get('process_pool')}",
-        "offloaded jobs in flight per worker before a 503: "
-        + (str(limit) if limit else "no limit"),
-    ]
+    items = []
+    if "gunicorn" in servers:
+        items.append(
+            f"gunicorn: {_counted(options.get('workers'), 'worker process', 'es')}; "
+            f"gthread workers run {_counted(options.get('threads'), 'thread')} each"
+        )
+    if "uvicorn" in servers:
+        items += [
+            f"uvicorn: {_counted(options.get('uvicorn_workers'), 'worker process', 'es')}; "
+            f"per worker a thread pool of {options.get('thread_pool')} and a process pool "
+            f"of {options.get('process_pool')}",
+            "offloaded jobs in flight per worker before a 503: "
+            + (str(limit) if limit else "no limit, except where an arm sets its own"),
+        ]
+    return items
 
 
 def _counted(count: int | None, noun: str, plural: str = "s") -> str:

@@ -1,6 +1,7 @@
 """Start a server for one arm on a free loopback port, and always stop it."""
 
 import contextlib
+import http.client
 import logging
 import os
 import signal
@@ -227,7 +228,8 @@ def answers(url: str, timeout_s: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
+    except (OSError, http.client.HTTPException):
+        # Refused, reset, timed out, or not HTTP at all: not (yet) a server.
         return False
 
 

@@ -314,6 +314,15 @@ def test_servers_section_gives_pool_sizes_and_disjoint_pinning(results):
     assert "server on CPUs 0–2, Locust on CPU 3 (disjoint sets)" in servers
 
 
+def test_servers_section_leaves_out_the_sizes_of_a_server_the_run_did_not_use(results):
+    results["cells"] = [c for c in results["cells"] if c.get("server") == "gunicorn"]
+    servers = section(render_report(results, None), "### Servers")
+
+    assert "gunicorn: 2 worker processes" in servers
+    assert "uvicorn" not in servers
+    assert "process pool" not in servers
+
+
 def test_unpinned_run_says_the_server_and_locust_shared_cpus(results):
     results["server_options"]["cpus"] = []
     results["load_options"]["cpus"] = []

@@ -47,9 +47,22 @@ def _env_default(name: str, default):
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
 
 
@@ -75,10 +88,12 @@ def _choice_list(allowed) -> callable:
             return list(allowed)
         unknown = [item for item in items if item not in allowed]
         if unknown or not items:
-            raise ValueError(text)
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(unknown) or 'empty list'}; expected 'all' or a "
+                f"comma-separated list of: {', '.join(map(str, allowed))}"
+            )
         return items
 
-    parse.__name__ = "comma-separated list of " + ", ".join(map(str, allowed))
     return parse
 
 
@@ -185,7 +200,7 @@ class Command(BaseCommand):
         )
         add(
             "--spawn-rate",
-            type=float,
+            type=_positive_float,
             default=_env_default("spawn_rate", None),
             help=f"users started per second ({_default_help('spawn_rate')})",
         )
@@ -214,7 +229,7 @@ class Command(BaseCommand):
         )
         add(
             "--probe-rate",
-            type=float,
+            type=_positive_float,
             default=_env_default("probe_rate", 2.0),
             help="probe requests per second (default: %(default)s)",
         )
@@ -342,21 +357,23 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         _configure_logging(options["verbosity"])
         if options["render"]:
+            _check_report_path(options["report"])
             self._render(options["render"], options)
             _check_gate(load_results(options["render"]), options["p95_target_ms"])
             return
 
         options = resolve_defaults(options)
+        _check_report_path(options["report"])
         plan = self._plan(options)
         logger.info("run folder: %s", plan.run_dir)
         _stop_cleanly_on_sigterm()
         try:
             results = run_plan(plan, KINDS[plan.kind].cell_runner)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             raise CommandError(
                 f"interrupted; every server and Locust process was stopped. Partial data: "
                 f"{plan.run_dir}; {options['report']} was left as it was.",
-                returncode=130,
+                returncode=_interrupt_exit_code(interrupt),
             ) from None
         self._render(plan.run_dir, options)
         _log_failures(results)
@@ -436,12 +453,37 @@ class Command(BaseCommand):
             raise CommandError(f"--kind {kind.name}: {error}") from None
 
     def _render(self, run: Path, options) -> None:
-        if not run.exists():
-            raise CommandError(f"--render: no run folder or results.json at {run}")
-        kind = KINDS[load_results(run).get("kind", "fixed")]
+        kind = KINDS[_stored_kind(run)]
         render_from_run(
             run, options["report"], options["charts_dir"], kind.sections, kind.make_charts
         )
+
+
+def _stored_kind(run: Path) -> str:
+    """The kind of a stored run, or a clear error if `run` holds none."""
+    try:
+        results = load_results(run)
+        kind = results.get("kind", "fixed")
+        results["cells"]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        raise CommandError(
+            f"--render: {run} is not a run folder or its results.json "
+            "(the folders that bench writes under --runs-dir)"
+        ) from None
+    if kind not in KINDS:
+        raise CommandError(f"--render: {run} holds a run of unknown kind {kind!r}")
+    return kind
+
+
+def _check_report_path(report: Path) -> None:
+    """Fail before any work if the report could not be written."""
+    folder = report.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"--report: cannot create the folder {folder}: {error}") from None
+    if report.is_dir() or not os.access(folder, os.W_OK):
+        raise CommandError(f"--report: cannot write {report}")
 
 
 def _repeats(options) -> int:
@@ -474,17 +516,25 @@ def _check_target(url: str, cells: list) -> None:
 
 
 def _stop_cleanly_on_sigterm() -> None:
-    """Treat SIGTERM and SIGHUP as Ctrl-C, so servers and Locust are stopped too.
+    """Treat SIGINT, SIGTERM and SIGHUP alike: stop servers and Locust, then exit.
 
-    Python's default for them ends the process at once, which would leave
-    the servers it started running in their own sessions.
+    Python's default for SIGTERM and SIGHUP ends the process at once, which
+    would leave the servers it started running in their own sessions; and a
+    shell starts a background job with SIGINT ignored, so Ctrl-C's handler
+    is set here too.
     """
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, interrupt)
+
+
+def _interrupt_exit_code(interrupt: KeyboardInterrupt) -> int:
+    """128 plus the signal's number, as shells report a death by signal."""
+    name = interrupt.args[0] if interrupt.args else "SIGINT"
+    return 128 + getattr(signal, str(name), signal.SIGINT)
 
 
 def _configure_logging(verbosity: int) -> None:
