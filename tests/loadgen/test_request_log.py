@@ -212,3 +212,18 @@ def test_a_worker_reports_its_cpu_to_the_master(recorder, tmp_path):
 )
 def test_worker_log_path_inserts_the_worker_before_the_suffix(recorder, path, index, expected):
     assert recorder.worker_log_path(path, index, 4242) == expected
+
+
+def test_the_log_the_recorder_writes_is_the_log_the_analysis_reads(recorder, tmp_path):
+    from bench.analysis import REQUEST_LOG_FIELDS, read_request_log
+
+    path = tmp_path / "requests.csv"
+    environment = make_environment(path)
+    installed(recorder, environment)
+    fire_request(environment, "/sync/bubble/ [s1]")
+    environment.events.test_stop.fire(environment=environment)
+
+    assert recorder.REQUEST_LOG_COLUMNS[: len(REQUEST_LOG_FIELDS)] == tuple(REQUEST_LOG_FIELDS)
+    [request] = read_request_log([path])
+    assert (request.name, request.ok, request.users) == ("/sync/bubble/ [s1]", True, 3)
+    assert (request.wait_ms, request.generate_ms, request.sort_ms) == (0.5, 0.25, 30.0)
