@@ -36,7 +36,7 @@ DEFAULTS = {
     "arms": list(DEFAULT_ARMS),
     "users": 8,
     "spawn_rate": 8.0,
-    "run_time": 15,
+    "run_time": 10,
     "stop_timeout": 60,
 }
 TARGET_EXAMPLE = "http://192.0.2.10:8000"
