@@ -185,5 +185,5 @@ def test_the_fixed_kind_keeps_the_commands_own_defaults():
     resolved = resolve_defaults(unset_options(kind="fixed"))
 
     assert resolved["arms"] == ["wsgi-sync", "asgi-thread"]
-    assert (resolved["users"], resolved["spawn_rate"], resolved["run_time"]) == (8, 8.0, 15)
+    assert (resolved["users"], resolved["spawn_rate"], resolved["run_time"]) == (8, 8.0, 10)
     assert (resolved["stop_timeout"], resolved["no_probe"]) == (60, False)
