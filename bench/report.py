@@ -127,7 +127,8 @@ def render_from_run(
     results = repeats.merge_repeats(load_results(run_dir_or_json))
     make_charts(results, charts_dir)
     block = render_report(results, charts_dir, report_dir=report_path.parent, sections=sections)
-    update_benchmarks_md(report_path, block, results.get("kind", "fixed"))
+    name = results.get("block") or results.get("kind", "fixed")
+    update_benchmarks_md(report_path, block, name)
     return report_path
 
 

@@ -49,6 +49,7 @@ class RunPlan:
     target_url: str | None = None  # load a server already running there instead
     detail: str = ""  # what each cell does, for the progress line
     repeats: int = 1  # runs of each cell, round-robin over the cells
+    block: str = ""  # the report block this run writes; "" = the kind's own
     ceiling_repeats: int = 0  # timed runs of each job for the ceiling; 0: no ceiling
     idle_probe_s: int = 0  # seconds of the probe alone per arm; 0: no idle probe
 
@@ -272,6 +273,7 @@ def _new_results(plan: RunPlan) -> dict:
     return {
         "schema": SCHEMA_VERSION,
         "kind": plan.kind,
+        "block": plan.block or plan.kind,
         "status": "running",
         "started_at": _now(),
         "finished_at": None,

@@ -548,3 +548,18 @@ def test_render_report_includes_the_classroom_figures(results):
 
 def test_project_copy_of_the_classroom_csv_sits_next_to_the_module():
     assert Path(report.__file__).with_name("reference_classroom.csv").is_file()
+
+
+def test_a_run_with_its_own_block_name_sits_beside_the_fixed_block(tmp_path, results):
+    target = tmp_path / "benchmarks.md"
+    target.write_text("# B\n\nprose\n\n<!-- bench:start -->\nfixed numbers\n<!-- bench:end -->\n")
+    results["block"] = "repeats"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps(results))
+
+    report.render_from_run(tmp_path / "run", target, tmp_path / "charts")
+
+    text = target.read_text()
+    assert "fixed numbers" in text and "prose" in text
+    assert text.index("<!-- bench:end -->") < text.index("<!-- bench:start:repeats -->")
+    assert "<!-- bench:end:repeats -->" in text

@@ -3,6 +3,7 @@
 import argparse
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
@@ -99,6 +100,14 @@ def _choice_list(allowed) -> callable:
 
 def _scenario_list(text: str) -> list[int]:
     return [int(item) for item in _choice_list([str(k) for k in SCENARIOS])(text)]
+
+
+def _block_name(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", text):
+        raise argparse.ArgumentTypeError(
+            f"expected lowercase letters, digits and dashes, got {text!r}"
+        )
+    return text
 
 
 def _target_url(text: str) -> str:
@@ -348,6 +357,13 @@ class Command(BaseCommand):
         )
         add_test_arguments(add, _env_default)
         add(
+            "--block",
+            type=_block_name,
+            default=_env_default("block", None),
+            help="name of the report block this run writes (default: the kind's own); "
+            "another name keeps a second run of the same kind beside the first",
+        )
+        add(
             "--render",
             type=Path,
             metavar="RUN",
@@ -428,6 +444,7 @@ class Command(BaseCommand):
             idle_probe_s=idle_probe_s,
             target_url=options["target"],
             repeats=repeat_count,
+            block=options["block"] or "",
         )
         finish = KINDS[options["kind"]].finish_plan
         return finish(plan) if finish else plan
