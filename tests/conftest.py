@@ -1,5 +1,8 @@
 """Fixtures shared by the test modules."""
 
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,3 +25,27 @@ def offload_pools():
     """
     yield
     offload.shutdown_pools()
+
+
+@pytest.fixture
+def http_stub() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], str]]:
+    """Serve a handler class on a free loopback port in a thread; give its URL.
+
+    Every server started through it is shut down when the test ends.
+    """
+    servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+
+    def serve(handler: type[BaseHTTPRequestHandler]) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        server.block_on_close = False
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -2,16 +2,14 @@
 
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from bench.loadgen import LocustRun, cut_off_count, locust_flags
-from bench.servers import HOST, PROJECT_ROOT
+from bench.servers import PROJECT_ROOT
 
 NEVER_IN_TIME_S = 4.0  # longer than the run and its stop timeout together
 USERS = 3
@@ -40,18 +38,8 @@ class SlowHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def too_slow_server() -> Iterator[str]:
-    server = ThreadingHTTPServer((HOST, 0), SlowHandler)
-    server.daemon_threads = True
-    server.block_on_close = False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{HOST}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def too_slow_server(http_stub) -> str:
+    return http_stub(SlowHandler)
 
 
 def run_with_log(tmp_path: Path, log_text: str) -> LocustRun:

@@ -7,11 +7,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from argparse import Namespace
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -174,18 +173,8 @@ class StubHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def stub_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StubHandler)
-    server.daemon_threads = True
-    server.block_on_close = False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def stub_server(http_stub) -> str:
+    return http_stub(StubHandler)
 
 
 @pytest.fixture

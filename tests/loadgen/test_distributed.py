@@ -5,10 +5,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -37,18 +34,8 @@ class SlowHandler(StubHandler):
 
 
 @pytest.fixture
-def slow_server() -> Iterator[str]:
-    server = ThreadingHTTPServer((HOST, 0), SlowHandler)
-    server.daemon_threads = True
-    server.block_on_close = False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{HOST}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def slow_server(http_stub) -> str:
+    return http_stub(SlowHandler)
 
 
 def locust(args: list[str], log: Path) -> subprocess.Popen:
